@@ -16,7 +16,8 @@ pub fn vectors() -> Value {
     } else {
         root.join("tests/data/airplay_vectors.json")
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -53,6 +54,8 @@ pub fn hex_list(entry: &Value, key: &str) -> Vec<Vec<u8>> {
         .as_array()
         .unwrap_or_else(|| panic!("field {key} is not an array"))
         .iter()
-        .map(|s| hex::decode(s.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{key}: {e}")))
+        .map(|s| {
+            hex::decode(s.as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{key}: {e}"))
+        })
         .collect()
 }

@@ -1,0 +1,416 @@
+//! The control server over real sockets on 127.0.0.1:0: the iOS handshake against the whole
+//! app (null video backend), and hostile input against the server shell with short limits,
+//! checking that another client keeps being served meanwhile.
+
+mod common;
+
+use airglass::app::App;
+use airglass::config::Config;
+use airglass::net::control::{self, ConnId, ControlLimits, SessionHost};
+use airglass::proto::records::{DeviceInfo, DisplaySpec, Features};
+use airglass::proto::rtsp::{Limits, Response, parse_response};
+use airglass::proto::session::{Opened, PendingSetup, Refusal, SessionContext, SessionEvent};
+use clap::Parser;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn bplist(v: plist::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    plist::to_writer_binary(&mut out, &v).unwrap();
+    out
+}
+
+fn dict(pairs: Vec<(&str, plist::Value)>) -> plist::Value {
+    plist::Value::Dictionary(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    cseq: u32,
+}
+
+impl Conn {
+    async fn connect(addr: SocketAddr) -> Conn {
+        Conn {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+            cseq: 0,
+        }
+    }
+
+    async fn read_response(&mut self) -> Option<Response> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((r, used)) = parse_response(&self.buf, &Limits::default()).unwrap() {
+                self.buf.drain(..used);
+                return Some(r);
+            }
+            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk))
+                .await
+                .expect("response timed out")
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn request(&mut self, head: &str, ct: Option<&str>, body: &[u8]) -> Response {
+        let mut raw = format!(
+            "{head} RTSP/1.0\r\nCSeq: {}\r\nUser-Agent: AirPlay/845.6.1\r\n",
+            self.cseq
+        )
+        .into_bytes();
+        self.cseq += 1;
+        if let Some(ct) = ct {
+            raw.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        if !body.is_empty() {
+            raw.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        raw.extend_from_slice(body);
+        self.stream.write_all(&raw).await.unwrap();
+        self.read_response().await.expect("connection closed")
+    }
+}
+
+async fn start_app() -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::try_parse_from([
+        "airglass",
+        "--name",
+        "Test TV",
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--no-mdns",
+        "--video-backend",
+        "null",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    (App::start(&config).await.unwrap(), dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ios_handshake_over_a_real_socket() {
+    let v = common::vectors();
+    let (app, _dir) = start_app().await;
+    let mut c = Conn::connect(app.local_addr).await;
+    let q = bplist(dict(vec![(
+        "qualifier",
+        plist::Value::Array(vec![plist::Value::String("txtAirPlay".into())]),
+    )]));
+    let r = c
+        .request("GET /info", Some("application/x-apple-binary-plist"), &q)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get("CSeq"), Some("0"));
+    assert_eq!(r.headers.get("Server"), Some("AirTunes/220.68"));
+
+    let s1 = &v["fp_setup_stage1"][2];
+    let r = c
+        .request(
+            "POST /fp-setup",
+            Some("application/octet-stream"),
+            &common::hex_field(s1, "request"),
+        )
+        .await;
+    assert_eq!(r.body, common::hex_field(s1, "reply"));
+    let k = &v["kdf_ctr"][0];
+    let keymsg = common::hex_field(k, "keymsg");
+    let r = c
+        .request("POST /fp-setup", Some("application/octet-stream"), &keymsg)
+        .await;
+    assert_eq!(r.body.len(), 32);
+    assert_eq!(r.body[12..], keymsg[144..]);
+
+    let timing = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let body = bplist(dict(vec![
+        ("ekey", plist::Value::Data(common::hex_field(k, "ekey"))),
+        ("eiv", plist::Value::Data(vec![7; 16])),
+        ("timingProtocol", plist::Value::String("NTP".into())),
+        (
+            "timingPort",
+            plist::Value::Integer(u64::from(timing.local_addr().unwrap().port()).into()),
+        ),
+        ("model", plist::Value::String("iPhone15,2".into())),
+    ]));
+    let r = c
+        .request(
+            "SETUP rtsp://127.0.0.1/1",
+            Some("application/x-apple-binary-plist"),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let d = plist::Value::from_reader(std::io::Cursor::new(&r.body)).unwrap();
+    let our_timing = d.as_dictionary().unwrap()["timingPort"]
+        .as_unsigned_integer()
+        .unwrap();
+    assert_ne!(our_timing, 0);
+    // The receiver polls our timing port right away.
+    let mut buf = [0u8; 64];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), timing.recv_from(&mut buf))
+        .await
+        .expect("no timing request")
+        .unwrap();
+    assert_eq!(n, 32);
+    assert_eq!(&buf[..2], &[0x80, 0xd2]);
+    assert_eq!(u64::from(from.port()), our_timing);
+    assert!(app.is_busy());
+
+    // A second client is refused while the first mirrors.
+    let mut other = Conn::connect(app.local_addr).await;
+    other
+        .request("POST /fp-setup", None, &common::hex_field(s1, "request"))
+        .await;
+    other.request("POST /fp-setup", None, &keymsg).await;
+    let r = other
+        .request(
+            "SETUP rtsp://127.0.0.1/2",
+            Some("application/x-apple-binary-plist"),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 409);
+
+    let id: u64 = k["stream_connection_id"].as_str().unwrap().parse().unwrap();
+    let body = bplist(dict(vec![(
+        "streams",
+        plist::Value::Array(vec![dict(vec![
+            ("type", plist::Value::Integer(110.into())),
+            ("streamConnectionID", plist::Value::Integer(id.into())),
+        ])]),
+    )]));
+    let r = c
+        .request(
+            "SETUP rtsp://127.0.0.1/1",
+            Some("application/x-apple-binary-plist"),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let d = plist::Value::from_reader(std::io::Cursor::new(&r.body)).unwrap();
+    let port = d.as_dictionary().unwrap()["streams"].as_array().unwrap()[0]
+        .as_dictionary()
+        .unwrap()["dataPort"]
+        .as_unsigned_integer()
+        .unwrap();
+    let mirror = TcpStream::connect(("127.0.0.1", port as u16)).await;
+    assert!(mirror.is_ok(), "mirror port must accept the client");
+
+    let body = bplist(dict(vec![(
+        "streams",
+        plist::Value::Array(vec![dict(vec![
+            ("type", plist::Value::Integer(96.into())),
+            ("ct", plist::Value::Integer(8.into())),
+            ("spf", plist::Value::Integer(480.into())),
+        ])]),
+    )]));
+    let r = c
+        .request(
+            "SETUP rtsp://127.0.0.1/1",
+            Some("application/x-apple-binary-plist"),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = c.request("RECORD rtsp://127.0.0.1/1", None, b"").await;
+    assert_eq!(r.headers.get("Audio-Latency"), Some("11025"));
+    let r = c
+        .request(
+            "TEARDOWN rtsp://127.0.0.1/1",
+            Some("application/x-apple-binary-plist"),
+            &bplist(dict(vec![])),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for _ in 0..50 {
+        if !app.is_busy() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!app.is_busy(), "plain TEARDOWN frees the receiver");
+    app.stop().await;
+}
+
+/// Opens nothing: the hostile-input tests below only exercise the server shell's limits.
+struct NoStreams;
+
+impl SessionHost for NoStreams {
+    fn open(
+        &self,
+        _: ConnId,
+        _: SocketAddr,
+        _: SocketAddr,
+        _: &PendingSetup,
+    ) -> Result<Vec<Opened>, Refusal> {
+        Err(Refusal::Busy)
+    }
+    fn event(&self, _: ConnId, _: SessionEvent) {}
+    fn closed(&self, _: ConnId) {}
+}
+
+async fn start_shell(limits: ControlLimits) -> (SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let info = DeviceInfo {
+        name: "Shell".into(),
+        device_id: [2, 0, 0, 0, 0, 1],
+        public_key: [0; 32],
+        features: Features::DEFAULT,
+        display: DisplaySpec {
+            width: 1920,
+            height: 1080,
+            refresh_hz: 60,
+            max_fps: 30,
+        },
+        password_required: false,
+        initial_volume_db: 0.0,
+    };
+    let ctx = Arc::new(SessionContext {
+        info,
+        signing_key: ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(control::serve(
+        listener,
+        ctx,
+        Arc::new(NoStreams),
+        limits,
+        Arc::new(|| Box::new(|| [5u8; 32])),
+        rx,
+    ));
+    (addr, tx)
+}
+
+async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> (Option<Response>, bool) {
+    let mut c = Conn::connect(addr).await;
+    let _ = c.stream.write_all(bytes).await;
+    let r = c.read_response().await;
+    let mut rest = [0u8; 16];
+    let closed = matches!(
+        tokio::time::timeout(Duration::from_secs(3), c.stream.read(&mut rest)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    );
+    (r, closed)
+}
+
+#[tokio::test]
+async fn hostile_input_gets_a_status_and_a_close() {
+    let limits = ControlLimits {
+        stall_timeout: Duration::from_millis(300),
+        ..ControlLimits::default()
+    };
+    let (addr, _stop) = start_shell(limits).await;
+
+    // A client that sends half a request and stalls...
+    let mut stalled = Conn::connect(addr).await;
+    stalled
+        .stream
+        .write_all(b"POST /fp-setup RTSP/1.0\r\nCSeq: 1\r\nContent-Len")
+        .await
+        .unwrap();
+
+    // ...does not stop another client from being served meanwhile.
+    let mut good = Conn::connect(addr).await;
+    assert_eq!(good.request("OPTIONS *", None, b"").await.status, 200);
+
+    let (r, closed) = raw_exchange(
+        addr,
+        b"POST /fp-setup RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 2147483648\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.map(|r| r.status), Some(413));
+    assert!(closed);
+
+    let mut big = b"GET /info RTSP/1.0\r\nX-Junk: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 17 * 1024));
+    let (r, closed) = raw_exchange(addr, &big).await;
+    assert_eq!(r.map(|r| r.status), Some(431));
+    assert!(closed);
+
+    let (r, _) = raw_exchange(addr, b"\x16\x03\x01\x02\x00garbage\r\n\r\n").await;
+    assert_eq!(r.map(|r| r.status), Some(400));
+
+    let (r, closed) = raw_exchange(addr, b"BREW /pot RTSP/1.0\r\nCSeq: 3\r\n\r\n").await;
+    let r = r.unwrap();
+    assert_eq!((r.status, r.headers.get("CSeq")), (501, Some("3")));
+    assert!(
+        !closed,
+        "an unknown method is answered, not a reason to hang up"
+    );
+
+    // The stalled client is dropped after the stall timeout.
+    let mut rest = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(3), stalled.stream.read(&mut rest))
+        .await
+        .expect("stalled client was never closed");
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert_eq!(good.request("OPTIONS *", None, b"").await.status, 200);
+}
+
+#[tokio::test]
+async fn hostile_property_lists_are_refused() {
+    let (addr, _stop) = start_shell(ControlLimits::default()).await;
+    let mut c = Conn::connect(addr).await;
+    // Garbage that starts like a binary plist.
+    let mut junk = b"bplist00".to_vec();
+    junk.extend((0..4000u32).map(|i| (i * 7919 % 251) as u8));
+    let r = c
+        .request(
+            "SETUP rtsp://x/1",
+            Some("application/x-apple-binary-plist"),
+            &junk,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // A deeply nested array bomb: 200k levels of [[[...]]].
+    let depth = 100_000u32;
+    let bomb = nested_array_bplist(depth);
+    let r = c
+        .request("GET /info", Some("application/x-apple-binary-plist"), &bomb)
+        .await;
+    assert_eq!(r.status, 400);
+    // Oversized fp-setup messages.
+    let r = c
+        .request("POST /fp-setup", None, &vec![0x46; 100_000])
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(c.request("OPTIONS *", None, b"").await.status, 200);
+}
+
+/// A binary plist whose object `i` is a one-element array holding object `i + 1`.
+fn nested_array_bplist(depth: u32) -> Vec<u8> {
+    let ref_size = 4u8;
+    let mut out = b"bplist00".to_vec();
+    let mut offsets = Vec::with_capacity(depth as usize + 1);
+    for i in 0..depth {
+        offsets.push(out.len() as u64);
+        out.push(0xA1);
+        out.extend_from_slice(&(i + 1).to_be_bytes());
+    }
+    offsets.push(out.len() as u64);
+    out.push(0xA0);
+    let table = out.len() as u64;
+    for o in &offsets {
+        out.extend_from_slice(&(*o as u32).to_be_bytes());
+    }
+    let mut trailer = [0u8; 32];
+    trailer[6] = 4;
+    trailer[7] = ref_size;
+    trailer[8..16].copy_from_slice(&(offsets.len() as u64).to_be_bytes());
+    trailer[24..32].copy_from_slice(&table.to_be_bytes());
+    out.extend_from_slice(&trailer);
+    out
+}
