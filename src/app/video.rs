@@ -12,6 +12,11 @@ use tracing::{info, warn};
 
 /// Frames (and commands) that may wait for the decoder.
 const QUEUE_DEPTH: usize = 240;
+/// Head start given to the first synced frame of a stream on the pipeline clock.
+const SYNC_MARGIN: Duration = Duration::from_millis(30);
+/// A synced frame further than this from the pipeline clock re-anchors the stream (the
+/// sender's clock jumped, or the pipeline was rebuilt).
+const MAX_SYNC_SKEW: Duration = Duration::from_secs(2);
 
 /// What the worker is told to do.
 #[derive(Debug)]
@@ -106,8 +111,36 @@ impl Drop for VideoWorker {
     }
 }
 
+/// Moves a stream's presentation times (which start near zero) onto the pipeline's running
+/// time, re-anchoring when they drift too far from it.
+#[derive(Debug, Default)]
+struct PtsRebase {
+    /// Added to every pts: (running time at the first frame + margin) - first pts.
+    shift: Option<(Duration, Duration)>,
+}
+
+impl PtsRebase {
+    fn reset(&mut self) {
+        self.shift = None;
+    }
+
+    fn apply(&mut self, pts: Duration, now: Duration) -> Duration {
+        let place = |(base, first): (Duration, Duration)| (base + pts).saturating_sub(first);
+        if let Some(shift) = self.shift {
+            let at = place(shift);
+            if at + MAX_SYNC_SKEW >= now && at <= now + MAX_SYNC_SKEW {
+                return at;
+            }
+        }
+        let shift = (now + SYNC_MARGIN, pts);
+        self.shift = Some(shift);
+        place(shift)
+    }
+}
+
 fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mutex<WorkerStats>>) {
     let mut current: Option<Codec> = None;
+    let mut rebase = PtsRebase::default();
     let publish = |sink: &dyn VideoSink| {
         let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
         s.sink = sink.stats();
@@ -126,6 +159,7 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
             VideoCommand::Config(cfg) => {
                 let codec = media_codec(cfg.codec);
                 if current != Some(codec) {
+                    rebase.reset();
                     if current.is_some() {
                         sink.stop();
                     }
@@ -147,7 +181,10 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
                     );
                 }
             }
-            VideoCommand::Frame(frame) => {
+            VideoCommand::Frame(mut frame) => {
+                if let (Some(pts), Some(now)) = (frame.pts, sink.running_time()) {
+                    frame.pts = Some(rebase.apply(pts, now));
+                }
                 if current.is_some()
                     && let Err(e) = sink.push(frame)
                 {
@@ -157,6 +194,7 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
             VideoCommand::Pause => sink.pause(),
             VideoCommand::Resume => sink.resume(),
             VideoCommand::Stop => {
+                rebase.reset();
                 if current.take().is_some() {
                     sink.stop();
                     info!("video stopped; screen idle");
@@ -170,4 +208,31 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
         sink.stop();
     }
     publish(sink.as_ref());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn rebase_puts_the_first_frame_just_ahead_of_the_clock() {
+        let mut r = PtsRebase::default();
+        assert_eq!(r.apply(ms(0), ms(5000)), ms(5030));
+        assert_eq!(r.apply(ms(33), ms(5040)), ms(5063));
+        assert_eq!(r.apply(ms(66), ms(5100)), ms(5096));
+    }
+
+    #[test]
+    fn rebase_reanchors_after_a_jump_or_reset() {
+        let mut r = PtsRebase::default();
+        r.apply(ms(100), ms(1000));
+        // The sender's clock jumps an hour ahead: re-anchor instead of waiting an hour.
+        assert_eq!(r.apply(ms(3_600_000), ms(1100)), ms(1130));
+        r.reset();
+        assert_eq!(r.apply(ms(7), ms(200)), ms(230));
+    }
 }
