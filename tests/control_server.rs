@@ -8,77 +8,15 @@ use airglass::app::App;
 use airglass::config::Config;
 use airglass::net::control::{self, ConnId, ControlLimits, SessionHost};
 use airglass::proto::records::{DeviceInfo, DisplaySpec, Features};
-use airglass::proto::rtsp::{Limits, Response, parse_response};
+use airglass::proto::rtsp::Response;
 use airglass::proto::session::{Opened, PendingSetup, Refusal, SessionContext, SessionEvent};
 use clap::Parser;
+use common::control::{Conn, bplist, dict};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn bplist(v: plist::Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    plist::to_writer_binary(&mut out, &v).unwrap();
-    out
-}
-
-fn dict(pairs: Vec<(&str, plist::Value)>) -> plist::Value {
-    plist::Value::Dictionary(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    cseq: u32,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> Conn {
-        Conn {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            buf: Vec::new(),
-            cseq: 0,
-        }
-    }
-
-    async fn read_response(&mut self) -> Option<Response> {
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some((r, used)) = parse_response(&self.buf, &Limits::default()).unwrap() {
-                self.buf.drain(..used);
-                return Some(r);
-            }
-            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk))
-                .await
-                .expect("response timed out")
-                .unwrap_or(0);
-            if n == 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn request(&mut self, head: &str, ct: Option<&str>, body: &[u8]) -> Response {
-        let mut raw = format!(
-            "{head} RTSP/1.0\r\nCSeq: {}\r\nUser-Agent: AirPlay/845.6.1\r\n",
-            self.cseq
-        )
-        .into_bytes();
-        self.cseq += 1;
-        if let Some(ct) = ct {
-            raw.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
-        }
-        if !body.is_empty() {
-            raw.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-        }
-        raw.extend_from_slice(b"\r\n");
-        raw.extend_from_slice(body);
-        self.stream.write_all(&raw).await.unwrap();
-        self.read_response().await.expect("connection closed")
-    }
-}
 
 async fn start_app() -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

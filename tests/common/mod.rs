@@ -4,6 +4,8 @@
 //! beside the shared folder (CI and development), else from the copy in `tests/data/`.
 #![allow(dead_code)]
 
+pub mod control;
+
 use serde_json::Value;
 use std::path::PathBuf;
 
