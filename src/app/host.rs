@@ -161,6 +161,9 @@ impl Host {
         if guard.as_ref().is_some_and(|a| a.conn == conn)
             && let Some(mut active) = guard.take()
         {
+            if active.timing.as_ref().is_some_and(|t| *t.silent.borrow()) {
+                active.profile.note(Quirk::NoTimingReplies);
+            }
             self.end_media(&mut active);
             info!(
                 client = %active.profile.label(),

@@ -286,10 +286,12 @@ impl Session {
             }
             a
         } else {
+            let mut answer = answer;
             if self.profile.saw_video_teardown() {
                 debug!("plain TEARDOWN after a type-110 one");
             } else if self.keys.is_some() {
                 self.profile.note(Quirk::TypelessTeardown);
+                answer = answer.event(SessionEvent::Quirk(Quirk::TypelessTeardown));
             }
             answer.event(SessionEvent::EndSession)
         }

@@ -406,7 +406,13 @@ fn ios_sequence_with_pairing_derives_the_vector_video_key() {
         Some("application/x-apple-binary-plist"),
         &bplist(dict(vec![])),
     );
-    assert_eq!(r.events, vec![SessionEvent::EndSession]);
+    assert_eq!(
+        r.events,
+        vec![
+            SessionEvent::Quirk(Quirk::TypelessTeardown),
+            SessionEvent::EndSession
+        ]
+    );
     assert!(
         c.session
             .profile()
