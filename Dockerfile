@@ -23,6 +23,7 @@ FROM ${BUILDER_IMAGE} AS builder
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         pkg-config \
+        nasm \
         libgstreamer1.0-dev \
         libgstreamer-plugins-base1.0-dev \
     && rm -rf /var/lib/apt/lists/*

@@ -87,3 +87,32 @@ pub fn run(args: &[OsString]) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+    use std::ffi::OsString;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_the_command_line() {
+        assert_eq!(Command::parse(args(&["health"])), Command::Health);
+        assert_eq!(Command::parse(args(&[])), Command::Run(args(&[])));
+        assert_eq!(
+            Command::parse(args(&["run", "--port", "7000"])),
+            Command::Run(args(&["--port", "7000"]))
+        );
+        assert_eq!(
+            Command::parse(args(&["--name", "health"])),
+            Command::Run(args(&["--name", "health"]))
+        );
+        // `health` with more words is a receiver argument list, not the check.
+        assert_eq!(
+            Command::parse(args(&["health", "x"])),
+            Command::Run(args(&["health", "x"]))
+        );
+    }
+}
