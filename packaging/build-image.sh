@@ -85,6 +85,12 @@ fi
 if $fresh || ! have_image "$builder_base"; then
     stamp "debootstrap builder base"
     bootstrap "$work/builder" "gcc,g++,libc6-dev,binutils,make,ca-certificates"
+    # Trust the same extra CAs as this machine (a TLS-inspecting proxy in front of
+    # crates.io would otherwise fail cargo's downloads inside the build).
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$work/builder/usr/local/share/ca-certificates/"
+        chroot "$work/builder" update-ca-certificates >/dev/null
+    fi
     toolchain=$(rustc --print sysroot)
     mkdir -p "$work/builder/usr/local/rust" "$work/builder/usr/local/cargo"
     # The compiler and the standard library; docs and sources are not needed.

@@ -68,11 +68,22 @@ for dep in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plug
     check "Depends: $dep" grep -q "$dep" <<<"$depends"
 done
 check "postinst enables the unit" grep -q 'deb-systemd-helper.*enable.*airglass.service' "$control/postinst"
-check "postinst starts the unit" grep -q 'airglass.service' "$control/postinst"
+check "postinst starts the unit" grep -q 'deb-systemd-invoke .*airglass.service' "$control/postinst"
 check "prerm stops the unit on removal" grep -q 'airglass.service' "$control/prerm"
 check "postrm purges the unit state" grep -q 'deb-systemd-helper purge' "$control/postrm"
-shim_runs() {
-    AIRGLASS_STATUS_FILE=/nonexistent/status.json "$work/pkg/usr/bin/airglass-shim" health | grep -q missing
+if command -v systemd-analyze >/dev/null 2>&1; then
+    # Verify the packaged unit as installed, pointing at the packaged binary.
+    sed "s#^ExecStart=/usr/bin/airglass#ExecStart=$work/pkg/usr/bin/airglass#" "$unit" >"$work/airglass.service"
+    check "systemd-analyze verify" systemd-analyze verify "$work/airglass.service"
+    exposure=$(systemd-analyze security --offline=yes "$work/airglass.service" 2>/dev/null |
+        awk '/Overall exposure level/ { print $(NF - 2) }')
+    check "systemd exposure level ${exposure:-?} is at most 3.0" \
+        awk -v e="${exposure:-99}" 'BEGIN { exit !(e + 0 <= 3.0) }'
+fi
+shim_runs() { # health must answer "unhealthy: ... missing" and exit 1
+    local out rc=0
+    out=$(AIRGLASS_STATUS_FILE=/nonexistent/status.json "$work/pkg/usr/bin/airglass-shim" health) || rc=$?
+    [[ $rc -eq 1 && $out == *missing* ]]
 }
 check "packaged airglass-shim runs (health without a receiver)" shim_runs
 
