@@ -46,6 +46,7 @@ RUN apt-get update \
         gstreamer1.0-plugins-bad \
         gstreamer1.0-libav \
         gstreamer1.0-alsa \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=builder /out/airglass /out/airglass-shim /usr/local/bin/
