@@ -230,10 +230,10 @@ impl SessionHost for Host {
                 }
             }
             SessionEvent::StopAudio => {
-                if let Some(active) = self.lock().as_mut().filter(|a| a.conn == conn) {
-                    if let Some(a) = active.audio.take() {
-                        debug!(packets = a.packets_received(), "audio stream stopped");
-                    }
+                if let Some(active) = self.lock().as_mut().filter(|a| a.conn == conn)
+                    && let Some(a) = active.audio.take()
+                {
+                    debug!(packets = a.packets_received(), "audio stream stopped");
                 }
             }
             SessionEvent::EndSession => self.end_session(conn, "TEARDOWN"),

@@ -133,9 +133,6 @@ mod tests {
         let mut c = PresentationClock::new(Duration::from_millis(5));
         c.running_time(10 * SEC, 0, None);
         assert_eq!(c.running_time(9 * SEC, 0, None), Duration::from_millis(5));
-        assert_eq!(
-            c.running_time(u64::MAX, 0, None).as_secs() > 1_000_000,
-            true
-        );
+        assert!(c.running_time(u64::MAX, 0, None).as_secs() > 1_000_000);
     }
 }
