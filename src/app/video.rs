@@ -15,7 +15,7 @@ const QUEUE_DEPTH: usize = 240;
 /// How often the counters are refreshed while idle, and while a pipeline runs (pictures come
 /// out of the decoder between commands; `--test-stream` reads them for its latency figures).
 const PUBLISH_IDLE: Duration = Duration::from_millis(500);
-const PUBLISH_STREAMING: Duration = Duration::from_millis(10);
+const PUBLISH_STREAMING: Duration = Duration::from_millis(2);
 
 /// What the worker is told to do.
 #[derive(Debug)]
