@@ -37,7 +37,7 @@ const IDLE_AFTER_TEARDOWN: Duration = Duration::from_secs(2);
 
 const LATENCY_DEFINITION: &str = "send->X: from the sender handing frame i's record to the kernel to the receiver's \
 video counter X reaching i+1, read every 2 ms from App::video_stats() (the video worker \
-refreshes it at least every 10 ms while streaming); frames are matched by count, so drops \
+refreshes it at least every 2 ms while streaming); frames are matched by count, so drops \
 would skew it; steady state only: frames sent after the first picture was decoded (start-up \
 is connect->first decoded); local runs only";
 
