@@ -178,7 +178,11 @@ fn test_stream_decodes_every_frame_and_reports_consistent_numbers() {
         u(&t["requests"]) >= 1,
         "the receiver polls right after SETUP"
     );
-    assert_eq!(t["replies"], t["requests"]);
+    // A poll may land between the count of its request and the count of its reply.
+    assert!(
+        u(&t["replies"]) + 1 >= u(&t["requests"]) && u(&t["replies"]) >= 1,
+        "{t}"
+    );
     assert!(r["sender_cpu_ms_per_s"].as_f64().unwrap() > 0.0);
     let feedback = step(&r, "feedback")["detail"].as_str().unwrap();
     let sent: u64 = feedback.split_whitespace().next().unwrap().parse().unwrap();
