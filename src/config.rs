@@ -10,6 +10,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+/// How long `--test-stream` streams when no SECONDS are given.
+pub const DEFAULT_TEST_STREAM_SECS: f64 = 10.0;
+
 /// `on` / `off` switches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnOff {
@@ -83,6 +86,110 @@ impl std::fmt::Display for Resolution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}@{}", self.width, self.height, self.refresh_hz)
     }
+}
+
+/// The client the built-in sender imitates (`--test-stream-profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestStreamProfile {
+    /// iOS 17 (`AirPlay/770.8.1`): TEARDOWN 96, then 110, then a plain one.
+    Ios17,
+    /// iOS 26 (`AirPlay/930.x`): ends with a typeless TEARDOWN and no type-110 one.
+    Ios26,
+    /// iOS 27 (`AirPlay/980.x`): asks for `/info` inside SETUP #1 (combinedGetInfoWithControlSetup).
+    Ios27,
+    /// macOS 15 (`Mac14,2`): never answers the receiver's timing requests.
+    Macos,
+}
+
+/// A deliberate fault for testing the test: the report must name the failing stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestStreamFault {
+    /// Send an ekey with one byte flipped, so the receiver derives a wrong key.
+    CorruptEkey,
+}
+
+/// What the built-in sender streams: `WxH@FPS` (`--test-stream-size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestStreamSize {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl TestStreamSize {
+    /// 1280x720@30 on x86 machines, 640x360@30 on the small boards.
+    pub fn for_this_machine() -> Self {
+        if cfg!(target_arch = "x86_64") {
+            TestStreamSize {
+                width: 1280,
+                height: 720,
+                fps: 30,
+            }
+        } else {
+            TestStreamSize {
+                width: 640,
+                height: 360,
+                fps: 30,
+            }
+        }
+    }
+}
+
+impl FromStr for TestStreamSize {
+    type Err = String;
+
+    /// Parses `WxH` or `WxH@FPS` (frame rate 30 when absent); sizes must be even, from 96x64
+    /// to 3840x2160, at 1 to 120 frames per second.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (size, fps) = match s.split_once('@') {
+            Some((size, fps)) => (size, Some(fps)),
+            None => (s, None),
+        };
+        let (w, h) = size
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("test stream size {s:?} is not WxH or WxH@FPS"))?;
+        let parse = |v: &str, what: &str| -> Result<u32, String> {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{what} {v:?} in {s:?} is not a number"))
+        };
+        let width = parse(w, "width")?;
+        let height = parse(h, "height")?;
+        let fps = match fps {
+            Some(f) => parse(f, "frame rate")?,
+            None => 30,
+        };
+        if !(96..=3840).contains(&width) || !(64..=2160).contains(&height) {
+            return Err(format!(
+                "test stream size {width}x{height} is outside 96x64..3840x2160"
+            ));
+        }
+        if width % 2 != 0 || height % 2 != 0 {
+            return Err(format!("test stream size {width}x{height} must be even"));
+        }
+        if !(1..=120).contains(&fps) {
+            return Err(format!("test stream frame rate {fps} is outside 1..=120"));
+        }
+        Ok(TestStreamSize { width, height, fps })
+    }
+}
+
+impl std::fmt::Display for TestStreamSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}@{}", self.width, self.height, self.fps)
+    }
+}
+
+/// Parses `--test-stream` seconds: a positive number up to one hour (fractions allowed).
+fn parse_test_seconds(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+        return Err(format!("test stream length {secs} s is outside 0..=3600"));
+    }
+    Ok(secs)
 }
 
 /// airglass: an AirPlay screen-mirroring receiver for TVs.
@@ -168,6 +275,34 @@ pub struct Config {
     /// Where the receiver writes its status for the supervisor [default: STATE_DIR/status.json]
     #[arg(long, env = "AIRGLASS_STATUS_FILE")]
     pub status_file: Option<PathBuf>,
+
+    /// Start the receiver, stream a test picture to it from the built-in sender for SECONDS,
+    /// print a report and exit (0 healthy, 1 not). Logs default to warnings in this mode.
+    #[arg(long, env = "AIRGLASS_TEST_STREAM", value_name = "SECONDS", num_args = 0..=1,
+          default_missing_value = "10", value_parser = parse_test_seconds)]
+    pub test_stream: Option<f64>,
+
+    /// Test another receiver at HOST:PORT instead of starting one (implies --test-stream)
+    #[arg(long, env = "AIRGLASS_TEST_STREAM_TARGET", value_name = "HOST:PORT")]
+    pub test_stream_target: Option<String>,
+
+    /// Print the test-stream report as JSON
+    #[arg(long, env = "AIRGLASS_TEST_STREAM_JSON", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub test_stream_json: bool,
+
+    /// Test picture size and rate, WxH@FPS [default: 1280x720@30 on x86, else 640x360@30]
+    #[arg(long, env = "AIRGLASS_TEST_STREAM_SIZE", value_name = "WxH@FPS")]
+    pub test_stream_size: Option<TestStreamSize>,
+
+    /// Which client the test sender imitates
+    #[arg(long, env = "AIRGLASS_TEST_STREAM_PROFILE", value_enum,
+          default_value_t = TestStreamProfile::Ios17)]
+    pub test_stream_profile: TestStreamProfile,
+
+    /// Inject a fault into the test sender (for testing the report itself)
+    #[arg(long, env = "AIRGLASS_TEST_STREAM_FAULT", value_enum, hide = true)]
+    pub test_stream_fault: Option<TestStreamFault>,
 }
 
 impl Config {
@@ -204,6 +339,25 @@ impl Config {
                 Some(h) => PathBuf::from(h).join(".local/state/airglass"),
                 None => PathBuf::from("airglass-state"),
             },
+        }
+    }
+
+    /// Seconds to stream when a test stream was asked for (`--test-stream` or a target).
+    pub fn test_stream_seconds(&self) -> Option<f64> {
+        match (self.test_stream, &self.test_stream_target) {
+            (Some(secs), _) => Some(secs),
+            (None, Some(_)) => Some(DEFAULT_TEST_STREAM_SECS),
+            (None, None) => None,
+        }
+    }
+
+    /// The log filter to use: in test-stream mode the default `info` becomes `warn`, so the
+    /// report is not buried in the receiver's own log lines.
+    pub fn effective_log(&self) -> &str {
+        if self.test_stream_seconds().is_some() && self.log == "info" {
+            "warn"
+        } else {
+            &self.log
         }
     }
 
@@ -263,5 +417,50 @@ mod tests {
         assert!(!c.video_sync.is_on());
         assert_eq!(c.display_resolution(true).width, 1280);
         assert!(Config::try_parse_from(["airglass", "--fps", "0"]).is_err());
+    }
+
+    #[test]
+    fn test_stream_flags_parse() {
+        let c = Config::try_parse_from(["airglass"]).unwrap();
+        assert_eq!(c.test_stream_seconds(), None);
+        assert_eq!(c.effective_log(), "info");
+        let c = Config::try_parse_from(["airglass", "--test-stream"]).unwrap();
+        assert_eq!(c.test_stream_seconds(), Some(10.0));
+        assert_eq!(c.effective_log(), "warn");
+        let c = Config::try_parse_from([
+            "airglass",
+            "--test-stream=2.5",
+            "--test-stream-size",
+            "640x360@25",
+            "--test-stream-profile",
+            "ios27",
+            "--test-stream-json",
+            "--test-stream-fault",
+            "corrupt-ekey",
+        ])
+        .unwrap();
+        assert_eq!(c.test_stream_seconds(), Some(2.5));
+        assert_eq!(c.test_stream_size.unwrap().to_string(), "640x360@25");
+        assert_eq!(c.test_stream_profile, TestStreamProfile::Ios27);
+        assert!(c.test_stream_json);
+        assert_eq!(c.test_stream_fault, Some(TestStreamFault::CorruptEkey));
+        let c = Config::try_parse_from(["airglass", "--test-stream-target", "[::1]:7000"]).unwrap();
+        assert_eq!(c.test_stream_seconds(), Some(DEFAULT_TEST_STREAM_SECS));
+        assert!(Config::try_parse_from(["airglass", "--test-stream=0"]).is_err());
+        assert!(Config::try_parse_from(["airglass", "--test-stream=-1"]).is_err());
+        assert!(Config::try_parse_from(["airglass", "--test-stream=nan"]).is_err());
+    }
+
+    #[test]
+    fn test_stream_size_parses() {
+        let s: TestStreamSize = "1280x720".parse().unwrap();
+        assert_eq!((s.width, s.height, s.fps), (1280, 720, 30));
+        let s: TestStreamSize = "1920X1080@60".parse().unwrap();
+        assert_eq!((s.width, s.height, s.fps), (1920, 1080, 60));
+        assert!("641x360".parse::<TestStreamSize>().is_err());
+        assert!("64x64".parse::<TestStreamSize>().is_err());
+        assert!("640x360@0".parse::<TestStreamSize>().is_err());
+        assert!("640x360@121".parse::<TestStreamSize>().is_err());
+        assert!("640".parse::<TestStreamSize>().is_err());
     }
 }

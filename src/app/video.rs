@@ -17,6 +17,10 @@ const SYNC_MARGIN: Duration = Duration::from_millis(30);
 /// A synced frame further than this from the pipeline clock re-anchors the stream (the
 /// sender's clock jumped, or the pipeline was rebuilt).
 const MAX_SYNC_SKEW: Duration = Duration::from_secs(2);
+/// How often the counters are refreshed while idle, and while a pipeline runs (pictures come
+/// out of the decoder between commands; `--test-stream` reads them for its latency figures).
+const PUBLISH_IDLE: Duration = Duration::from_millis(500);
+const PUBLISH_STREAMING: Duration = Duration::from_millis(2);
 
 /// What the worker is told to do.
 #[derive(Debug)]
@@ -147,7 +151,12 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
         s.description = sink.describe();
     };
     loop {
-        let cmd = match rx.recv_timeout(Duration::from_millis(500)) {
+        let wait = if current.is_some() {
+            PUBLISH_STREAMING
+        } else {
+            PUBLISH_IDLE
+        };
+        let cmd = match rx.recv_timeout(wait) {
             Ok(cmd) => cmd,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 publish(sink.as_ref());
