@@ -142,9 +142,59 @@ impl PtsRebase {
     }
 }
 
+/// The last parameter sets, given again to a pipeline rebuilt mid-stream (after a decoder
+/// error): iOS sends SPS/PPS only in codec packets, not in front of every keyframe, so a
+/// fresh parser would otherwise never see them and decode nothing until the next one.
+#[derive(Debug, Default)]
+struct ParameterSets {
+    last: Option<(VideoCodec, Vec<u8>)>,
+    rebuilds_seen: u64,
+    needed: bool,
+}
+
+impl ParameterSets {
+    fn remember(&mut self, cfg: &CodecConfig) {
+        self.last = Some((cfg.codec, cfg.annexb.clone()));
+    }
+
+    /// Called after each push with the sink's rebuild counter.
+    fn note_rebuilds(&mut self, rebuilds: u64) {
+        if rebuilds != self.rebuilds_seen {
+            self.rebuilds_seen = rebuilds;
+            self.needed = true;
+        }
+    }
+
+    /// Puts the parameter sets in front of the first keyframe after a rebuild.
+    fn restore(&mut self, frame: &mut EncodedFrame) {
+        if !self.needed || !frame.keyframe {
+            return;
+        }
+        self.needed = false;
+        if let Some((codec, sets)) = &self.last
+            && !starts_with_parameter_set(&frame.data, *codec)
+        {
+            let mut data = Vec::with_capacity(sets.len() + frame.data.len());
+            data.extend_from_slice(sets);
+            data.extend_from_slice(&frame.data);
+            frame.data = data;
+        }
+    }
+}
+
+/// Whether an Annex-B access unit (4-byte start code) opens with a VPS/SPS.
+fn starts_with_parameter_set(data: &[u8], codec: VideoCodec) -> bool {
+    match (codec, data.get(4)) {
+        (VideoCodec::H264, Some(h)) => h & 0x1F == 7,
+        (VideoCodec::H265, Some(h)) => matches!((h >> 1) & 0x3F, 32 | 33),
+        (_, None) => false,
+    }
+}
+
 fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mutex<WorkerStats>>) {
     let mut current: Option<Codec> = None;
     let mut rebase = PtsRebase::default();
+    let mut params = ParameterSets::default();
     let publish = |sink: &dyn VideoSink| {
         let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
         s.sink = sink.stats();
@@ -166,6 +216,7 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
         };
         match cmd {
             VideoCommand::Config(cfg) => {
+                params.remember(&cfg);
                 let codec = media_codec(cfg.codec);
                 if current != Some(codec) {
                     rebase.reset();
@@ -194,11 +245,13 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
                 if let (Some(pts), Some(now)) = (frame.pts, sink.running_time()) {
                     frame.pts = Some(rebase.apply(pts, now));
                 }
+                params.restore(&mut frame);
                 if current.is_some()
                     && let Err(e) = sink.push(frame)
                 {
                     warn!(error = %e, "video frame not accepted");
                 }
+                params.note_rebuilds(sink.stats().rebuilds);
             }
             VideoCommand::Pause => sink.pause(),
             VideoCommand::Resume => sink.resume(),
@@ -233,6 +286,95 @@ mod tests {
         assert_eq!(r.apply(ms(0), ms(5000)), ms(5030));
         assert_eq!(r.apply(ms(33), ms(5040)), ms(5063));
         assert_eq!(r.apply(ms(66), ms(5100)), ms(5096));
+    }
+
+    /// A sink that records what it is given; `rebuilds` is bumped by the test the way the
+    /// GStreamer sink bumps it after rebuilding on a decoder error.
+    struct RecordingSink {
+        pushed: Arc<Mutex<Vec<EncodedFrame>>>,
+        rebuilds: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl VideoSink for RecordingSink {
+        fn start(&mut self, _: Codec) -> Result<(), crate::media::MediaError> {
+            Ok(())
+        }
+        fn push(&mut self, frame: EncodedFrame) -> Result<(), crate::media::MediaError> {
+            self.pushed.lock().unwrap().push(frame);
+            Ok(())
+        }
+        fn pause(&mut self) {}
+        fn resume(&mut self) {}
+        fn stop(&mut self) {}
+        fn stats(&self) -> VideoStats {
+            VideoStats {
+                rebuilds: self.rebuilds.load(std::sync::atomic::Ordering::SeqCst),
+                ..VideoStats::default()
+            }
+        }
+        fn describe(&self) -> String {
+            "recording".into()
+        }
+    }
+
+    fn frame(data: &[u8], keyframe: bool) -> VideoCommand {
+        VideoCommand::Frame(EncodedFrame {
+            data: data.to_vec(),
+            pts: None,
+            keyframe,
+        })
+    }
+
+    #[test]
+    fn parameter_sets_return_after_a_pipeline_rebuild() {
+        let pushed = Arc::new(Mutex::new(Vec::new()));
+        let rebuilds = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut worker = VideoWorker::start(Box::new(RecordingSink {
+            pushed: pushed.clone(),
+            rebuilds: rebuilds.clone(),
+        }))
+        .unwrap();
+        let sets = vec![0, 0, 0, 1, 0x67, 0xAA, 0, 0, 0, 1, 0x68, 0xBB];
+        worker.send(VideoCommand::Config(CodecConfig {
+            codec: VideoCodec::H264,
+            nal_units: vec![vec![0x67, 0xAA], vec![0x68, 0xBB]],
+            annexb: sets.clone(),
+            width: 64,
+            height: 64,
+            source_width: 64,
+            source_height: 64,
+            paused: false,
+        }));
+        let mut first_idr = sets.clone();
+        first_idr.extend_from_slice(&[0, 0, 0, 1, 0x65, 1]);
+        worker.send(frame(&first_idr, true));
+        worker.send(frame(&[0, 0, 0, 1, 0x41, 2], false));
+        // The sink rebuilds its pipeline while taking this frame.
+        rebuilds.store(1, std::sync::atomic::Ordering::SeqCst);
+        worker.send(frame(&[0, 0, 0, 1, 0x41, 3], false));
+        worker.send(frame(&[0, 0, 0, 1, 0x41, 4], false));
+        worker.send(frame(&[0, 0, 0, 1, 0x65, 5], true));
+        worker.send(frame(&[0, 0, 0, 1, 0x65, 6], true));
+        worker.shutdown();
+        let got: Vec<Vec<u8>> = pushed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|f| f.data.clone())
+            .collect();
+        assert_eq!(got[0], first_idr, "already carries its parameter sets");
+        assert_eq!(
+            got[3],
+            vec![0, 0, 0, 1, 0x41, 4],
+            "delta frames are left alone"
+        );
+        let mut restored = sets.clone();
+        restored.extend_from_slice(&[0, 0, 0, 1, 0x65, 5]);
+        assert_eq!(
+            got[4], restored,
+            "first keyframe after the rebuild gets them back"
+        );
+        assert_eq!(got[5], vec![0, 0, 0, 1, 0x65, 6], "only once");
     }
 
     #[test]
