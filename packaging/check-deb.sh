@@ -5,8 +5,9 @@
 #   packaging/check-deb.sh --no-build   package the existing target/release binaries
 #
 # Needs cargo-deb (`cargo install cargo-deb --locked`) and dpkg-deb. Suitable for
-# CI: it prints one line per check and exits non-zero on the first failure.
-# The release build dominates the time (see the report of the last run at the end).
+# CI: it prints one line per check and exits non-zero if any check failed.
+# The release build dominates: about 5 CPU-minutes (15 min wall on two busy
+# shared cores); with --no-build the checks take about 2 s.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
