@@ -11,7 +11,7 @@ use airglass::proto::records::{DeviceInfo, DisplaySpec, Features};
 use airglass::proto::rtsp::Response;
 use airglass::proto::session::{Opened, PendingSetup, Refusal, SessionContext, SessionEvent};
 use clap::Parser;
-use common::control::{Conn, bplist, dict};
+use common::control::{Conn, body_dict, bplist, dict, streams};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,41 +54,8 @@ async fn ios_handshake_over_a_real_socket() {
     assert_eq!(r.headers.get("CSeq"), Some("0"));
     assert_eq!(r.headers.get("Server"), Some("AirTunes/220.68"));
 
-    let s1 = &v["fp_setup_stage1"][2];
-    let r = c
-        .request(
-            "POST /fp-setup",
-            Some("application/octet-stream"),
-            &common::hex_field(s1, "request"),
-        )
-        .await;
-    assert_eq!(r.body, common::hex_field(s1, "reply"));
-    let k = &v["kdf_ctr"][0];
-    let keymsg = common::hex_field(k, "keymsg");
-    let r = c
-        .request("POST /fp-setup", Some("application/octet-stream"), &keymsg)
-        .await;
-    assert_eq!(r.body.len(), 32);
-    assert_eq!(r.body[12..], keymsg[144..]);
-
     let timing = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let body = bplist(dict(vec![
-        ("ekey", plist::Value::Data(common::hex_field(k, "ekey"))),
-        ("eiv", plist::Value::Data(vec![7; 16])),
-        ("timingProtocol", plist::Value::String("NTP".into())),
-        (
-            "timingPort",
-            plist::Value::Integer(u64::from(timing.local_addr().unwrap().port()).into()),
-        ),
-        ("model", plist::Value::String("iPhone15,2".into())),
-    ]));
-    let r = c
-        .request(
-            "SETUP rtsp://127.0.0.1/1",
-            Some("application/x-apple-binary-plist"),
-            &body,
-        )
-        .await;
+    let r = c.handshake(&v, timing.local_addr().unwrap().port()).await;
     assert_eq!(r.status, 200);
     let d = plist::Value::from_reader(std::io::Cursor::new(&r.body)).unwrap();
     let our_timing = d.as_dictionary().unwrap()["timingPort"]
@@ -107,53 +74,26 @@ async fn ios_handshake_over_a_real_socket() {
     assert!(app.is_busy());
 
     // A second client is refused while the first mirrors.
+    let other_timing = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut other = Conn::connect(app.local_addr).await;
-    other
-        .request("POST /fp-setup", None, &common::hex_field(s1, "request"))
-        .await;
-    other.request("POST /fp-setup", None, &keymsg).await;
     let r = other
-        .request(
-            "SETUP rtsp://127.0.0.1/2",
-            Some("application/x-apple-binary-plist"),
-            &body,
-        )
+        .handshake(&v, other_timing.local_addr().unwrap().port())
         .await;
     assert_eq!(r.status, 409);
 
+    let k = &v["kdf_ctr"][0];
     let id: u64 = k["stream_connection_id"].as_str().unwrap().parse().unwrap();
-    let body = bplist(dict(vec![(
-        "streams",
-        plist::Value::Array(vec![dict(vec![
-            ("type", plist::Value::Integer(110.into())),
-            ("streamConnectionID", plist::Value::Integer(id.into())),
-        ])]),
-    )]));
-    let r = c
-        .request(
-            "SETUP rtsp://127.0.0.1/1",
-            Some("application/x-apple-binary-plist"),
-            &body,
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let d = plist::Value::from_reader(std::io::Cursor::new(&r.body)).unwrap();
-    let port = d.as_dictionary().unwrap()["streams"].as_array().unwrap()[0]
-        .as_dictionary()
-        .unwrap()["dataPort"]
-        .as_unsigned_integer()
-        .unwrap();
-    let mirror = TcpStream::connect(("127.0.0.1", port as u16)).await;
+    let port = c.setup_mirror(id).await;
+    let mirror = TcpStream::connect(("127.0.0.1", port)).await;
     assert!(mirror.is_ok(), "mirror port must accept the client");
 
-    let body = bplist(dict(vec![(
-        "streams",
-        plist::Value::Array(vec![dict(vec![
-            ("type", plist::Value::Integer(96.into())),
+    let body = streams(
+        96,
+        vec![
             ("ct", plist::Value::Integer(8.into())),
             ("spf", plist::Value::Integer(480.into())),
-        ])]),
-    )]));
+        ],
+    );
     let r = c
         .request(
             "SETUP rtsp://127.0.0.1/1",
@@ -162,16 +102,13 @@ async fn ios_handshake_over_a_real_socket() {
         )
         .await;
     assert_eq!(r.status, 200);
+    let d = body_dict(&r);
+    let audio = d["streams"].as_array().unwrap()[0].as_dictionary().unwrap();
+    assert!(audio["dataPort"].as_unsigned_integer().unwrap() > 0);
+    assert!(audio["controlPort"].as_unsigned_integer().unwrap() > 0);
     let r = c.request("RECORD rtsp://127.0.0.1/1", None, b"").await;
     assert_eq!(r.headers.get("Audio-Latency"), Some("11025"));
-    let r = c
-        .request(
-            "TEARDOWN rtsp://127.0.0.1/1",
-            Some("application/x-apple-binary-plist"),
-            &bplist(dict(vec![])),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(c.teardown_plain().await.status, 200);
     for _ in 0..50 {
         if !app.is_busy() {
             break;

@@ -12,7 +12,7 @@ use airglass::proto::keys;
 use airglass::proto::mirror::{MirrorWriter, PictureSizes, VideoCodec, build_avcc_record};
 use airglass::sender::{H264Encoder, I420Frame, TestPattern, split_annexb};
 use clap::Parser;
-use common::control::{Conn, bplist, dict};
+use common::control::Conn;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -355,14 +355,7 @@ async fn broken_streams_end_only_the_stream_and_teardown_frees_the_receiver() {
 
     // 4. A plain TEARDOWN returns the receiver to idle within a second.
     let started = Instant::now();
-    let r = c
-        .request(
-            "TEARDOWN rtsp://127.0.0.1/1",
-            Some("application/x-apple-binary-plist"),
-            &bplist(dict(vec![])),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(c.teardown_plain().await.status, 200);
     while app.is_busy() && started.elapsed() < Duration::from_secs(1) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -132,6 +132,16 @@ impl Conn {
         .await
     }
 
+    /// A plain TEARDOWN (`{}`), the end of a session.
+    pub async fn teardown_plain(&mut self) -> Response {
+        self.request(
+            "TEARDOWN rtsp://127.0.0.1/1",
+            Some("application/x-apple-binary-plist"),
+            &bplist(dict(vec![])),
+        )
+        .await
+    }
+
     /// A type-110 SETUP; returns the announced data port.
     pub async fn setup_mirror(&mut self, stream_connection_id: u64) -> u16 {
         let body = streams(
