@@ -98,11 +98,24 @@ pub async fn run_cli(config: &Config, live: Option<LiveCallback>) -> Result<Repo
     if let Some(target) = &config.test_stream_target {
         return Ok(run_session(target, None, &options).await);
     }
-    let app = App::start(config).await?;
+    let app = App::start(&private_receiver(config)).await?;
     let target = connect_address(app.local_addr).to_string();
     let report = run_session(&target, Some(&app), &options).await;
     app.stop().await;
     Ok(report)
+}
+
+/// The configuration of the receiver a test stream starts: the configured video path
+/// (decoder, sink, display), but an ephemeral loopback port, no mDNS and a status file of its
+/// own, so it neither clashes with an airglass service already running on this box, nor shows
+/// up on phones, nor makes the supervisor think someone is mirroring.
+pub fn private_receiver(config: &Config) -> Config {
+    let mut local = config.clone();
+    local.bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    local.port = 0;
+    local.no_mdns = true;
+    local.status_file = Some(config.resolved_state_dir().join("test-stream-status.json"));
+    local
 }
 
 /// Reads the receiver's counters and notes when each frame was pushed and decoded.
@@ -504,6 +517,35 @@ async fn end_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receiver_under_test_is_private() {
+        use clap::Parser;
+        let config = Config::try_parse_from([
+            "airglass",
+            "--test-stream",
+            "--port",
+            "7000",
+            "--state-dir",
+            "/data/airglass",
+            "--video-sink",
+            "kmssink",
+        ])
+        .unwrap();
+        let local = private_receiver(&config);
+        assert_eq!(local.port, 0);
+        assert!(local.bind.is_loopback());
+        assert!(local.no_mdns);
+        assert_eq!(
+            local.resolved_status_file(),
+            std::path::Path::new("/data/airglass/test-stream-status.json")
+        );
+        assert_eq!(
+            local.video_sink.as_deref(),
+            Some("kmssink"),
+            "same display path"
+        );
+    }
 
     #[test]
     fn wildcard_binds_are_reached_over_loopback() {
