@@ -1,12 +1,10 @@
 //! Integration tests for `discovery`: the real mdns-sd advertiser seen by a real mdns-sd
 //! browser on an isolated loopback-only network.
 //!
-//! Each test re-executes this test binary inside a fresh network namespace (`unshare -n`,
-//! needs root, as on the build machine and CI), where only `lo` exists and carries
-//! multicast; nothing reaches the real LAN and parallel tests cannot see each other. The
-//! environment variable `AIRGLASS_NETNS_INNER` marks the inner run.
+//! Each test re-executes this test binary inside a fresh network namespace
+//! (`common::netns`), where only `lo` exists and carries multicast; nothing reaches the real
+//! LAN and parallel tests cannot see each other.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use airglass::discovery::{
@@ -15,34 +13,10 @@ use airglass::discovery::{
 use airglass::proto::records::{self, DeviceInfo};
 use mdns_sd::{IfKind, Receiver, ResolvedService, ServiceDaemon, ServiceEvent};
 
-const INNER_ENV: &str = "AIRGLASS_NETNS_INNER";
-const NETNS_SCRIPT: &str = "ip link set lo up && ip link set lo multicast on && \
-                            ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$@\"";
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::netns::isolated;
 
-/// Returns true in the inner (isolated) run. In the outer run, runs `test_name` inside a
-/// new network namespace, asserts it passed, and returns false.
-fn isolated(test_name: &str) -> bool {
-    if std::env::var_os(INNER_ENV).is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let output = Command::new("unshare")
-        .args(["-n", "sh", "-c", NETNS_SCRIPT])
-        .arg(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER_ENV, "1")
-        .output()
-        .expect("`unshare` must be runnable (util-linux, as root)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "isolated run of {test_name} failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    false
-}
+const WAIT: Duration = Duration::from_secs(10);
 
 fn new_browser() -> ServiceDaemon {
     let daemon = ServiceDaemon::new().expect("browser daemon");

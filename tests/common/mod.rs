@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod control;
+pub mod netns;
 
 use serde_json::Value;
 use std::path::PathBuf;
