@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Build the airglass .deb with cargo-deb and check what it installs.
 #
-#   packaging/check-deb.sh              release build + package + checks
-#   packaging/check-deb.sh --no-build   package the existing target/release binaries
+#   packaging/check-deb.sh                    release build + package + checks
+#   packaging/check-deb.sh --no-build         package the existing target/release binaries
+#   packaging/check-deb.sh --from-test-build  package the dev-profile binaries `cargo test`
+#                                             already built (what CI does: same package
+#                                             layout and checks, no release build)
 #
 # Needs cargo-deb (`cargo install cargo-deb --locked`) and dpkg-deb. Suitable for
 # CI: it prints one line per check and exits non-zero if any check failed.
@@ -19,9 +22,13 @@ fi
 
 started=$(date +%s)
 build_args=()
-if [[ ${1:-} == --no-build ]]; then
-    build_args+=(--no-build)
-fi
+case ${1:-} in
+    --no-build) build_args+=(--no-build) ;;
+    # cargo-deb warns that dev profiles are for testing only, which is exactly this use.
+    --from-test-build) build_args+=(--no-build --profile dev) ;;
+    "") ;;
+    *) echo "check-deb: unknown option $1" >&2; exit 2 ;;
+esac
 
 log=$(mktemp)
 work=$(mktemp -d)
