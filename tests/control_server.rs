@@ -289,3 +289,75 @@ fn nested_array_bplist(depth: u32) -> Vec<u8> {
     out.extend_from_slice(&trailer);
     out
 }
+
+#[tokio::test]
+async fn a_trickling_client_is_dropped_at_the_stall_deadline() {
+    let limits = ControlLimits {
+        stall_timeout: Duration::from_millis(400),
+        ..ControlLimits::default()
+    };
+    let (addr, _stop) = start_shell(limits).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    // One byte every 100 ms: each read is within the limit, the request never is.
+    let mut closed_after = None;
+    for b in
+        b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter()
+    {
+        if c.write_all(&[*b]).await.is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(100), c.read(&mut probe)).await
+        {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("the trickling client was never dropped");
+    assert!(closed_after < Duration::from_secs(2), "{closed_after:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_replies_is_dropped() {
+    let limits = ControlLimits {
+        stall_timeout: Duration::from_millis(300),
+        ..ControlLimits::default()
+    };
+    let (addr, _stop) = start_shell(limits).await;
+    let c = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = c.into_split();
+    let total = 100_000usize;
+    let writer = tokio::spawn(async move {
+        let req = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n".repeat(1000);
+        for _ in 0..total / 1000 {
+            if wr.write_all(&req).await.is_err() {
+                break;
+            }
+        }
+    });
+    // Long enough for the server's write to time out while we do not read.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut replies = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut tail = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                tail.extend_from_slice(&buf[..n]);
+                replies += tail.windows(8).filter(|w| w == b"RTSP/1.0").count();
+                let keep = tail.len().saturating_sub(7);
+                tail.drain(..keep);
+            }
+            Err(_) => panic!("the server kept the connection of a client that never reads"),
+        }
+    }
+    writer.abort();
+    assert!(
+        replies < total,
+        "the server gave up before answering everything ({replies})"
+    );
+}

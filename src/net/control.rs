@@ -124,8 +124,11 @@ pub async fn serve(
                     host: host.clone(),
                     limits,
                 };
+                let _release = Release {
+                    host: host.clone(),
+                    id,
+                };
                 conn.run(stream, shutdown).await;
-                host.closed(id);
                 drop(slot);
                 debug!("closed");
             }
@@ -175,6 +178,19 @@ impl Drop for Slot {
     }
 }
 
+/// Tells the host a connection is gone when its task ends, however it ends (a panic in a
+/// handler included), so a session is never left holding the receiver.
+struct Release {
+    host: Arc<dyn SessionHost>,
+    id: ConnId,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.host.closed(self.id);
+    }
+}
+
 fn error_response(status: u16) -> Response {
     let mut r = Response::new(Protocol::Rtsp10, status);
     r.headers.push("Server", SERVER_HEADER);
@@ -204,10 +220,14 @@ impl Connection {
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
         let mut out = Vec::with_capacity(1024);
+        // When the request being received began: the stall limit runs from its first byte,
+        // so a client trickling one byte at a time cannot hold a connection slot forever.
+        let mut request_started: Option<tokio::time::Instant> = None;
         loop {
             match parse_request(&buf, &self.limits.parse) {
                 Ok(Some((req, used))) => {
                     buf.drain(..used);
+                    request_started = (!buf.is_empty()).then(tokio::time::Instant::now);
                     let reply = match self.session.handle(&req, Instant::now()) {
                         Outcome::Reply(r) => r,
                         Outcome::Open(pending) => {
@@ -220,8 +240,7 @@ impl Connection {
                     }
                     out.clear();
                     reply.response.encode(&mut out);
-                    if let Err(e) = stream.write_all(&out).await {
-                        debug!(error = %e, "write failed");
+                    if !self.write(&mut stream, &out, &mut shutdown).await {
                         return;
                     }
                     if reply.close {
@@ -230,16 +249,18 @@ impl Connection {
                     }
                 }
                 Ok(None) => {
-                    let between_requests = buf.is_empty();
+                    let stall_deadline = request_started.map(|t| t + self.limits.stall_timeout);
                     let read = self.read_more(
                         &mut stream,
                         &mut buf,
                         &mut chunk,
                         &mut shutdown,
-                        between_requests,
+                        stall_deadline,
                     );
                     match read.await {
-                        Read::Data => {}
+                        Read::Data => {
+                            request_started.get_or_insert_with(tokio::time::Instant::now);
+                        }
                         Read::Eof | Read::Shutdown | Read::TimedOut => return,
                     }
                 }
@@ -247,30 +268,56 @@ impl Connection {
                     warn!(error = %e, status = e.status(), "bad request; closing");
                     out.clear();
                     error_response(e.status()).encode(&mut out);
-                    let _ = stream.write_all(&out).await;
+                    self.write(&mut stream, &out, &mut shutdown).await;
                     return;
                 }
             }
         }
     }
 
+    /// Writes a whole reply, giving up after the stall timeout (a client that never reads
+    /// must not pin this task) or at shutdown. Returns whether it was written.
+    async fn write(
+        &self,
+        stream: &mut TcpStream,
+        bytes: &[u8],
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        tokio::select! {
+            r = tokio::time::timeout(self.limits.stall_timeout, stream.write_all(bytes)) => match r {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    debug!(error = %e, "write failed");
+                    false
+                }
+                Err(_) => {
+                    warn!("the client does not read its replies; closing");
+                    false
+                }
+            },
+            _ = shutdown.changed() => false,
+        }
+    }
+
+    /// Reads more bytes. `stall_deadline` is set while a request is half received; between
+    /// requests the idle or session timeout applies.
     async fn read_more(
         &self,
         stream: &mut TcpStream,
         buf: &mut Vec<u8>,
         chunk: &mut [u8],
         shutdown: &mut watch::Receiver<bool>,
-        between_requests: bool,
+        stall_deadline: Option<tokio::time::Instant>,
     ) -> Read {
-        let timeout = if !between_requests {
-            self.limits.stall_timeout
-        } else if self.session.is_established() {
+        let between_requests = stall_deadline.is_none();
+        let timeout = if self.session.is_established() {
             self.limits.session_timeout
         } else {
             self.limits.idle_timeout
         };
+        let deadline = stall_deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
         tokio::select! {
-            r = tokio::time::timeout(timeout, stream.read(chunk)) => match r {
+            r = tokio::time::timeout_at(deadline, stream.read(chunk)) => match r {
                 Err(_) => {
                     if between_requests && self.session.is_established() {
                         info!("no request for {timeout:?}: the client is gone");

@@ -147,21 +147,25 @@ fn check_shape(data: &[u8]) -> Result<(), BplistError> {
         num_objects,
         table,
     };
-    // Depth-first walk with an explicit stack of (object, depth).
+    // Depth-first walk with an explicit stack of (object, depth). Limits are checked before
+    // children are pushed, so the stack never holds more than MAX_EXPANDED_OBJECTS entries
+    // (one collection may name a million children, all itself).
     let mut stack = vec![(top, 1usize)];
-    let mut expanded = 0usize;
+    let mut expanded = 1usize;
     while let Some((index, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            return Err(BplistError::TooDeep);
+        let off = layout.object_offset(index)?;
+        let children = layout.children(off)?;
+        if children.is_empty() {
+            continue;
         }
-        expanded += 1;
+        expanded = expanded.saturating_add(children.len());
         if expanded > MAX_EXPANDED_OBJECTS {
             return Err(BplistError::TooLarge);
         }
-        let off = layout.object_offset(index)?;
-        for child in layout.children(off)? {
-            stack.push((child, depth + 1));
+        if depth + 1 > MAX_DEPTH {
+            return Err(BplistError::TooDeep);
         }
+        stack.extend(children.into_iter().map(|child| (child, depth + 1)));
     }
     Ok(())
 }
@@ -215,6 +219,26 @@ mod tests {
         trailer[7] = 1;
         trailer[8..16].copy_from_slice(&(offsets.len() as u64).to_be_bytes());
         trailer[16..24].copy_from_slice(&30u64.to_be_bytes());
+        trailer[24..32].copy_from_slice(&table.to_be_bytes());
+        out.extend_from_slice(&trailer);
+        assert_eq!(parse(&out), Err(BplistError::TooLarge));
+    }
+
+    #[test]
+    fn rejects_a_wide_self_referencing_array_before_expanding_it() {
+        // Object 0: an array of 200 000 one-byte refs, every one pointing at object 0.
+        let count: u32 = 200_000;
+        let mut out = b"bplist00".to_vec();
+        out.push(0xAF);
+        out.push(0x12);
+        out.extend_from_slice(&count.to_be_bytes());
+        out.extend(std::iter::repeat_n(0u8, count as usize));
+        let table = out.len() as u64;
+        out.extend_from_slice(&8u32.to_be_bytes());
+        let mut trailer = [0u8; 32];
+        trailer[6] = 4;
+        trailer[7] = 1;
+        trailer[8..16].copy_from_slice(&1u64.to_be_bytes());
         trailer[24..32].copy_from_slice(&table.to_be_bytes());
         out.extend_from_slice(&trailer);
         assert_eq!(parse(&out), Err(BplistError::TooLarge));

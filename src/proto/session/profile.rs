@@ -76,9 +76,15 @@ impl ClientProfile {
         self.device_id = text("deviceID").or(self.device_id.take());
     }
 
-    /// Records a quirk once.
+    /// Records a quirk once; client-supplied text is shortened and the list is bounded, since
+    /// a client can repeat a request with a new header value forever.
     pub fn note(&mut self, quirk: Quirk) {
-        if !self.quirks.contains(&quirk) {
+        let quirk = match quirk {
+            Quirk::UnusualAppleEt(et) => Quirk::UnusualAppleEt(bounded_to(&et, MAX_QUIRK_TEXT)),
+            Quirk::TimingProtocol(p) => Quirk::TimingProtocol(bounded_to(&p, MAX_QUIRK_TEXT)),
+            other => other,
+        };
+        if self.quirks.len() < MAX_QUIRKS && !self.quirks.contains(&quirk) {
             self.quirks.push(quirk);
         }
     }
@@ -159,7 +165,42 @@ impl fmt::Display for ClientProfile {
     }
 }
 
+/// Most quirks remembered per client.
+const MAX_QUIRKS: usize = 16;
+/// Longest client text kept inside a quirk.
+const MAX_QUIRK_TEXT: usize = 24;
+
 /// Client-supplied strings end up in logs: keep them short and printable.
 fn bounded(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(96).collect()
+    bounded_to(s, 96)
+}
+
+fn bounded_to(s: &str, max_chars: usize) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quirks_stay_bounded_whatever_the_client_repeats() {
+        let mut p = ClientProfile::default();
+        for i in 0..1000 {
+            p.note(Quirk::UnusualAppleEt(format!(
+                "{i}{}",
+                "x".repeat(16 * 1024)
+            )));
+        }
+        assert_eq!(p.quirks.len(), MAX_QUIRKS);
+        assert!(p.to_string().len() < 2048);
+        p.note(Quirk::TypelessTeardown);
+        assert!(
+            !p.quirks.contains(&Quirk::TypelessTeardown),
+            "the list is full"
+        );
+    }
 }
