@@ -111,8 +111,11 @@ impl Host {
         let video = self.video.clone();
         let current = self.generation.clone();
         Arc::new(move |out| {
+            // A stream that was replaced or torn down may still have events in flight (its
+            // task is aborted only at its next await): they must not restart the video.
             let is_current = current.load(Ordering::SeqCst) == generation;
             match out {
+                MirrorOutput::Event { .. } if !is_current => {}
                 MirrorOutput::Event { event, pts, .. } => match event {
                     MirrorEvent::Frame(f) => video.send(VideoCommand::Frame(EncodedFrame {
                         data: f.data,

@@ -237,6 +237,8 @@ impl App {
         let _ = self.shutdown.send(true);
         let _ = (&mut self.server).await;
         self.video.send(video::VideoCommand::Stop);
+        // The screen is idle and the dump file complete once the worker has handled it.
+        self.video.settle(std::time::Duration::from_secs(2)).await;
         info!("stopped");
     }
 }

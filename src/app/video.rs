@@ -1,17 +1,22 @@
-//! The video worker: one thread owning the [`VideoSink`], fed through a bounded channel, so a
-//! slow decoder or a pipeline rebuild never blocks the network tasks. A full channel drops
-//! frames (counted) instead of growing memory.
+//! The video worker: one thread owning the [`VideoSink`], fed through a channel that never
+//! blocks its senders (network tasks), so a slow decoder or a pipeline rebuild never stalls
+//! them. Frames waiting for the worker are bounded by count and by bytes; past either bound
+//! they are dropped (counted) instead of growing memory. Commands are never dropped.
 
+use crate::media::MediaError;
 use crate::media::{Codec, EncodedFrame, VideoSink, VideoStats};
 use crate::proto::mirror::{CodecConfig, VideoCodec};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// Frames (and commands) that may wait for the decoder.
-const QUEUE_DEPTH: usize = 240;
+/// Frames that may wait for the decoder (four seconds at 60 fps)...
+const QUEUE_FRAMES: usize = 240;
+/// ...and their bytes (a hostile sender's frames can be 16 MiB each).
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Head start given to the first synced frame of a stream on the pipeline clock.
 const SYNC_MARGIN: Duration = Duration::from_millis(30);
 /// A synced frame further than this from the pipeline clock re-anchors the stream (the
@@ -33,6 +38,8 @@ pub enum VideoCommand {
     Resume,
     /// Return the screen to idle.
     Stop,
+    /// Answer once every command before this one is done.
+    Sync(tokio::sync::oneshot::Sender<()>),
     /// End the worker.
     Shutdown,
 }
@@ -45,9 +52,35 @@ pub struct WorkerStats {
     pub description: String,
 }
 
+/// Frames queued for the worker: how many, and their bytes.
+#[derive(Debug, Default)]
+struct Backlog {
+    frames: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Backlog {
+    /// Reserves room for a frame of `len` bytes, or says no.
+    fn admit(&self, len: usize) -> bool {
+        let frames = self.frames.fetch_add(1, Ordering::SeqCst);
+        let bytes = self.bytes.fetch_add(len, Ordering::SeqCst);
+        if frames >= QUEUE_FRAMES || bytes.saturating_add(len) > QUEUE_BYTES {
+            self.release(len);
+            return false;
+        }
+        true
+    }
+
+    fn release(&self, len: usize) {
+        self.frames.fetch_sub(1, Ordering::SeqCst);
+        self.bytes.fetch_sub(len, Ordering::SeqCst);
+    }
+}
+
 /// Handle to the worker thread.
 pub struct VideoWorker {
-    tx: SyncSender<VideoCommand>,
+    tx: Sender<VideoCommand>,
+    backlog: Arc<Backlog>,
     stats: Arc<Mutex<WorkerStats>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,39 +94,45 @@ fn media_codec(c: VideoCodec) -> Codec {
 
 impl VideoWorker {
     pub fn start(sink: Box<dyn VideoSink>) -> std::io::Result<VideoWorker> {
-        let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
+        let (tx, rx) = mpsc::channel();
+        let backlog = Arc::new(Backlog::default());
         let stats = Arc::new(Mutex::new(WorkerStats {
             description: sink.describe(),
             ..WorkerStats::default()
         }));
         let s = stats.clone();
+        let b = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("airglass-video".into())
-            .spawn(move || run(sink, rx, s))?;
+            .spawn(move || run(sink, rx, s, b))?;
         Ok(VideoWorker {
             tx,
+            backlog,
             stats,
             thread: Some(thread),
         })
     }
 
-    /// Queues a command; frames are dropped when the queue is full, commands wait.
+    /// Queues a command without ever blocking; a frame is dropped (and counted) when the
+    /// backlog is full.
     pub fn send(&self, cmd: VideoCommand) {
-        match cmd {
-            VideoCommand::Frame(_) => match self.tx.try_send(cmd) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    self.stats
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .queued_drops += 1;
-                }
-                Err(TrySendError::Disconnected(_)) => {}
-            },
-            other => {
-                let _ = self.tx.send(other);
-            }
+        if let VideoCommand::Frame(f) = &cmd
+            && !self.backlog.admit(f.data.len())
+        {
+            self.stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .queued_drops += 1;
+            return;
         }
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Waits (at most `limit`) until the worker has handled everything sent before.
+    pub async fn settle(&self, limit: Duration) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.send(VideoCommand::Sync(done));
+        let _ = tokio::time::timeout(limit, wait).await;
     }
 
     pub fn stats(&self) -> WorkerStats {
@@ -191,7 +230,12 @@ fn starts_with_parameter_set(data: &[u8], codec: VideoCodec) -> bool {
     }
 }
 
-fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mutex<WorkerStats>>) {
+fn run(
+    mut sink: Box<dyn VideoSink>,
+    rx: Receiver<VideoCommand>,
+    stats: Arc<Mutex<WorkerStats>>,
+    backlog: Arc<Backlog>,
+) {
     let mut current: Option<Codec> = None;
     let mut rebase = PtsRebase::default();
     let mut params = ParameterSets::default();
@@ -242,6 +286,7 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
                 }
             }
             VideoCommand::Frame(mut frame) => {
+                backlog.release(frame.data.len());
                 if let (Some(pts), Some(now)) = (frame.pts, sink.running_time()) {
                     frame.pts = Some(rebase.apply(pts, now));
                 }
@@ -249,7 +294,18 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
                 if current.is_some()
                     && let Err(e) = sink.push(frame)
                 {
-                    warn!(error = %e, "video frame not accepted");
+                    if matches!(
+                        e,
+                        MediaError::DecoderFailed { .. } | MediaError::Stream { .. }
+                    ) {
+                        // The sink gave up: stop instead of failing every later frame. The
+                        // next codec packet (rotation, resume, a new stream) starts it again.
+                        warn!(error = %e, "video stopped after an unrecoverable error");
+                        sink.stop();
+                        current = None;
+                    } else {
+                        warn!(error = %e, "video frame not accepted");
+                    }
                 }
                 params.note_rebuilds(sink.stats().rebuilds);
             }
@@ -261,6 +317,9 @@ fn run(mut sink: Box<dyn VideoSink>, rx: Receiver<VideoCommand>, stats: Arc<Mute
                     sink.stop();
                     info!("video stopped; screen idle");
                 }
+            }
+            VideoCommand::Sync(done) => {
+                let _ = done.send(());
             }
             VideoCommand::Shutdown => break,
         }
@@ -375,6 +434,24 @@ mod tests {
             "first keyframe after the rebuild gets them back"
         );
         assert_eq!(got[5], vec![0, 0, 0, 1, 0x65, 6], "only once");
+    }
+
+    #[test]
+    fn backlog_bounds_frames_and_bytes() {
+        let b = Backlog::default();
+        for _ in 0..QUEUE_FRAMES {
+            assert!(b.admit(10));
+        }
+        assert!(!b.admit(10), "frame count bound");
+        b.release(10);
+        assert!(b.admit(10));
+        let b = Backlog::default();
+        assert!(b.admit(QUEUE_BYTES / 2));
+        assert!(b.admit(QUEUE_BYTES / 2));
+        assert!(!b.admit(1), "byte bound");
+        b.release(QUEUE_BYTES / 2);
+        assert!(b.admit(1));
+        assert_eq!(b.frames.load(Ordering::SeqCst), 2);
     }
 
     #[test]
