@@ -152,11 +152,16 @@ impl Host {
         })
     }
 
-    fn end_media(&self, active: &mut Active) {
+    /// Closes the mirror stream, makes its late events stale, and idles the screen.
+    fn stop_video(&self, active: &mut Active) {
         active.mirror = None;
-        active.audio = None;
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.video.send(VideoCommand::Stop);
+    }
+
+    fn end_media(&self, active: &mut Active) {
+        active.audio = None;
+        self.stop_video(active);
     }
 
     fn end_session(&self, conn: ConnId, why: &str) {
@@ -230,9 +235,7 @@ impl SessionHost for Host {
             SessionEvent::StopVideo => {
                 let mut guard = self.lock();
                 if let Some(active) = guard.as_mut().filter(|a| a.conn == conn) {
-                    active.mirror = None;
-                    self.generation.fetch_add(1, Ordering::SeqCst);
-                    self.video.send(VideoCommand::Stop);
+                    self.stop_video(active);
                 }
             }
             SessionEvent::StopAudio => {
